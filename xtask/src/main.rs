@@ -1,0 +1,141 @@
+//! Maintainer commands for databricks-mcp, run as `cargo xtask <command>`.
+//!
+//! `gen` turns the OpenAPI documents in `spec/` into the checked-in client in
+//! `generated/` and the operation ledger `spec/coverage.txt`. It reads nothing but
+//! `spec/` (and, for the ledger, the tool annotations under `server/src/`), so a
+//! generation is reproducible from the repository alone.
+#![forbid(unsafe_code)]
+
+mod coverage;
+mod generate;
+mod spec;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Maintainer commands for databricks-mcp")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Regenerate the client in generated/ and spec/coverage.txt from spec/*.json.
+    ///
+    /// With --check nothing is written: the command fails, with a summary of what
+    /// differs, when any generated file is stale.
+    Gen {
+        /// Compare instead of writing; exit non-zero when anything is out of date.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    let result = match cli.command {
+        Command::Gen { check } => generate::run(&root, if check { Mode::Check } else { Mode::Write }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The repository root: the parent of this crate's manifest directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Whether generated outputs are written or only compared.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Write,
+    Check,
+}
+
+/// Every generated output goes through here, so `--check` and a normal run see
+/// exactly the same bytes.
+pub struct Outputs {
+    mode: Mode,
+    root: PathBuf,
+    stale: Vec<String>,
+}
+
+impl Outputs {
+    pub fn new(root: &Path, mode: Mode) -> Self {
+        Self { mode, root: root.to_path_buf(), stale: Vec::new() }
+    }
+
+    /// Write `contents` to `relative` (or, in check mode, record a diff if it differs).
+    pub fn ensure_file_contents(&mut self, relative: &str, contents: &str) -> anyhow::Result<()> {
+        let path = self.root.join(relative);
+        let current = std::fs::read_to_string(&path).ok().map(|s| s.replace("\r\n", "\n"));
+        if current.as_deref() == Some(contents) {
+            return Ok(());
+        }
+        match self.mode {
+            Mode::Write => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&path, contents)?;
+                eprintln!("wrote {relative}");
+            }
+            Mode::Check => {
+                let summary = match &current {
+                    None => format!("{relative}: missing"),
+                    Some(old) => {
+                        let diff = similar::TextDiff::from_lines(old.as_str(), contents);
+                        let (mut added, mut removed) = (0usize, 0usize);
+                        for change in diff.iter_all_changes() {
+                            match change.tag() {
+                                similar::ChangeTag::Insert => added += 1,
+                                similar::ChangeTag::Delete => removed += 1,
+                                similar::ChangeTag::Equal => {}
+                            }
+                        }
+                        let unified = diff
+                            .unified_diff()
+                            .context_radius(2)
+                            .header(&format!("a/{relative}"), &format!("b/{relative}"))
+                            .to_string();
+                        let shown: String = unified.lines().take(40).map(|l| format!("    {l}\n")).collect();
+                        format!("{relative}: {added} line(s) to add, {removed} to remove\n{shown}")
+                    }
+                };
+                self.stale.push(summary);
+            }
+        }
+        Ok(())
+    }
+
+    /// In check mode, fail with every stale file named and the command that fixes it.
+    pub fn finish(self) -> anyhow::Result<()> {
+        if self.stale.is_empty() {
+            if self.mode == Mode::Check {
+                eprintln!("generated files are up to date");
+            }
+            return Ok(());
+        }
+        let mut message = String::from("generated files are out of date relative to spec/:\n");
+        for s in &self.stale {
+            message.push_str("  ");
+            message.push_str(s);
+            message.push('\n');
+        }
+        message.push_str("run `cargo xtask gen` and commit spec/ and generated/ together");
+        anyhow::bail!(message)
+    }
+}
