@@ -9,6 +9,8 @@
 mod coverage;
 mod generate;
 mod spec;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

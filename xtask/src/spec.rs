@@ -148,8 +148,11 @@ fn check_operation(f: &SpecFile, op: &Value, at: &str, problem: &mut impl FnMut(
             }
         }
     }
-    let tags: Vec<&str> =
-        op.get("tags").and_then(Value::as_array).map(|t| t.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let tags: Vec<&str> = op
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|t| t.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     if tags != [f.service.as_str()] {
         problem(&format!("{at}/tags"), format!("must be exactly [{:?}], the file's service", f.service));
     }
@@ -174,7 +177,10 @@ fn check_operation(f: &SpecFile, op: &Value, at: &str, problem: &mut impl FnMut(
     }
     for (key, response) in responses {
         if response.get("$ref").is_none() && response.get("description").and_then(Value::as_str).is_none() {
-            problem(&format!("{at}/responses/{key}/description"), "missing; OpenAPI requires a description on every response".into());
+            problem(
+                &format!("{at}/responses/{key}/description"),
+                "missing; OpenAPI requires a description on every response".into(),
+            );
         }
     }
     if successes != 1 {
@@ -187,14 +193,20 @@ fn check_operation(f: &SpecFile, op: &Value, at: &str, problem: &mut impl FnMut(
     }
     if let Some(content) = op.pointer("/requestBody/content").and_then(Value::as_object) {
         if content.len() != 1 || !content.contains_key("application/json") {
-            problem(&format!("{at}/requestBody/content"), "exactly one media type, application/json, is supported".into());
+            problem(
+                &format!("{at}/requestBody/content"),
+                "exactly one media type, application/json, is supported".into(),
+            );
         }
     }
     if let Some(params) = op.get("parameters").and_then(Value::as_array) {
         for (i, p) in params.iter().enumerate() {
             let place = p.get("in").and_then(Value::as_str).unwrap_or("");
             if !["query", "path"].contains(&place) {
-                problem(&format!("{at}/parameters/{i}/in"), format!("{place:?}: only query and path parameters are supported"));
+                problem(
+                    &format!("{at}/parameters/{i}/in"),
+                    format!("{place:?}: only query and path parameters are supported"),
+                );
             }
             if p.get("name").and_then(Value::as_str).is_none() {
                 problem(&format!("{at}/parameters/{i}/name"), "missing".into());
@@ -321,9 +333,9 @@ fn check_refs(files: &[SpecFile], merged: &Value, problems: &mut Vec<String>) {
         let mut refs = Vec::new();
         walk(&f.doc, &mut String::new(), &mut refs);
         for (pointer, target) in refs {
-            let resolved = target.strip_prefix('#').filter(|p| {
-                p.starts_with("/components/schemas/") || p.starts_with("/components/responses/")
-            });
+            let resolved = target
+                .strip_prefix('#')
+                .filter(|p| p.starts_with("/components/schemas/") || p.starts_with("/components/responses/"));
             match resolved {
                 None => problems.push(format!(
                     "spec/{}: {pointer}: {target:?} is not a local #/components/schemas or #/components/responses reference",
@@ -346,8 +358,7 @@ pub fn prepare_for_generation(merged: &Value) -> Value {
         match v {
             Value::Object(m) => {
                 if let Some(values) = m.get("x-enum-values").and_then(Value::as_array) {
-                    let list: Vec<String> =
-                        values.iter().filter_map(Value::as_str).map(|s| format!("`{s}`")).collect();
+                    let list: Vec<String> = values.iter().filter_map(Value::as_str).map(|s| format!("`{s}`")).collect();
                     let known = format!("Known values: {}.", list.join(", "));
                     let description = match m.get("description").and_then(Value::as_str) {
                         Some(d) if !d.is_empty() => format!("{d}\n\n{known}"),
@@ -381,7 +392,9 @@ pub fn owner_of(set: &SpecSet, pointer: &str) -> Option<String> {
     set.files
         .iter()
         .find(|f| match segments.as_slice() {
-            ["paths", path, method, ..] => f.doc.get("paths").and_then(|p| p.get(unescape(path))).and_then(|i| i.get(*method)).is_some(),
+            ["paths", path, method, ..] => {
+                f.doc.get("paths").and_then(|p| p.get(unescape(path))).and_then(|i| i.get(*method)).is_some()
+            }
             ["components", section, name, ..] => {
                 f.doc.get("components").and_then(|c| c.get(*section)).and_then(|s| s.get(unescape(name))).is_some()
             }
