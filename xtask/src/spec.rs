@@ -191,13 +191,10 @@ fn check_operation(f: &SpecFile, op: &Value, at: &str, problem: &mut impl FnMut(
             problem(&format!("{at}/responses"), format!("missing {key} (point it at #/components/responses/Error)"));
         }
     }
-    if let Some(content) = op.pointer("/requestBody/content").and_then(Value::as_object) {
-        if content.len() != 1 || !content.contains_key("application/json") {
-            problem(
-                &format!("{at}/requestBody/content"),
-                "exactly one media type, application/json, is supported".into(),
-            );
-        }
+    if let Some(content) = op.pointer("/requestBody/content").and_then(Value::as_object)
+        && (content.len() != 1 || !content.contains_key("application/json"))
+    {
+        problem(&format!("{at}/requestBody/content"), "exactly one media type, application/json, is supported".into());
     }
     if let Some(params) = op.get("parameters").and_then(Value::as_array) {
         for (i, p) in params.iter().enumerate() {
@@ -368,10 +365,10 @@ pub fn prepare_for_generation(merged: &Value) -> Value {
                 }
                 // OpenAPI 3.0 ignores the siblings of a `$ref`, so a field's own
                 // description would be lost; `allOf` with the one reference keeps it.
-                if m.contains_key("$ref") && m.contains_key("description") {
-                    if let Some(target) = m.remove("$ref") {
-                        m.insert("allOf".into(), serde_json::json!([{ "$ref": target }]));
-                    }
+                if m.contains_key("description")
+                    && let Some(target) = m.remove("$ref")
+                {
+                    m.insert("allOf".into(), serde_json::json!([{ "$ref": target }]));
                 }
                 for child in m.values_mut() {
                     walk(child);
