@@ -1,0 +1,21 @@
+//! The jobs service (being written).
+
+use axum::Router;
+
+use crate::{AppState, Store};
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct State {}
+
+impl State {
+    pub fn load(store: &Store) -> anyhow::Result<Self> {
+        Ok(store.load("jobs")?.unwrap_or_default())
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}
+
+/// Pick up runs that were in flight when the sandbox last stopped.
+pub fn resume(_state: &AppState) {}
