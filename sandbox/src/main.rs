@@ -67,8 +67,30 @@ async fn main() -> ExitCode {
     };
     println!("{}", sandbox.url());
     tracing::info!(url = sandbox.url(), "serving a Databricks sandbox workspace");
-    let _ = tokio::signal::ctrl_c().await;
+    wait_for_signal().await;
     tracing::info!("shutting down");
     sandbox.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Ctrl-C or, on Unix, SIGTERM: both stop the sandbox cleanly.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
