@@ -589,12 +589,9 @@ pub(crate) struct ResolvedConfig {
     /// The workspace's base URL, with path `/`.
     pub(crate) host: Url,
     pub(crate) credentials: ResolvedCredentials,
-    #[allow(dead_code, reason = "carried for the client's defaults; not every build reads it")]
     pub(crate) warehouse_id: Option<String>,
-    #[allow(dead_code, reason = "carried for the client's defaults; not every build reads it")]
     pub(crate) cluster_id: Option<String>,
     /// The profile that was read and its file, if one was.
-    #[allow(dead_code, reason = "carried for diagnostics; not every build reads it")]
     pub(crate) profile: Option<(String, PathBuf)>,
     pub(crate) http_timeout: Duration,
     pub(crate) retry: RetryPolicy,

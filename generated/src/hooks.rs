@@ -45,6 +45,9 @@ impl RetryPolicy {
 pub(crate) struct Runtime {
     pub(crate) credentials: Credentials,
     pub(crate) retry: RetryPolicy,
+    pub(crate) warehouse_id: Option<String>,
+    pub(crate) cluster_id: Option<String>,
+    pub(crate) profile: Option<String>,
 }
 
 /// POST operations that are safe to send again after a broken connection: they

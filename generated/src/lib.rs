@@ -56,6 +56,9 @@ pub use secret::Secret;
 
 use std::sync::Arc;
 
+/// The error a generated call's `send()` returns; convert it into [`Error`] with `?` or `From`.
+pub type CallError = progenitor_client::Error<types::Error>;
+
 /// The repository README's examples, compiled as doctests so that it stays true.
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
@@ -88,7 +91,13 @@ impl Client {
             .build()
             .map_err(|e| Error::Config(ConfigError::new(format!("cannot build the HTTP client: {e}"))))?;
         let credentials = auth::Credentials::new(&resolved, http.clone())?;
-        let runtime = hooks::Runtime { credentials, retry: resolved.retry.clone() };
+        let runtime = hooks::Runtime {
+            credentials,
+            retry: resolved.retry.clone(),
+            warehouse_id: resolved.warehouse_id.clone(),
+            cluster_id: resolved.cluster_id.clone(),
+            profile: resolved.profile.as_ref().map(|(name, _)| name.clone()),
+        };
         let base = resolved.host.as_str().trim_end_matches('/').to_string();
         Ok(Self::new_with_client(&base, http, Inner { runtime: Arc::new(runtime) }))
     }
@@ -96,6 +105,23 @@ impl Client {
     /// The workspace URL this client talks to, without a trailing slash.
     pub fn host(&self) -> &str {
         &self.baseurl
+    }
+
+    /// The default SQL warehouse from the configuration (`DATABRICKS_WAREHOUSE_ID` or
+    /// the profile's `warehouse_id`), if one was set.
+    pub fn default_warehouse_id(&self) -> Option<&str> {
+        self.inner.runtime.warehouse_id.as_deref()
+    }
+
+    /// The default cluster from the configuration (`DATABRICKS_CLUSTER_ID` or the
+    /// profile's `cluster_id`), if one was set.
+    pub fn default_cluster_id(&self) -> Option<&str> {
+        self.inner.runtime.cluster_id.as_deref()
+    }
+
+    /// The configuration profile the client was built from, if one was read.
+    pub fn profile(&self) -> Option<&str> {
+        self.inner.runtime.profile.as_deref()
     }
 
     /// Which kind of credentials the client presents.

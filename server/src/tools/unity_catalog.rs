@@ -1,0 +1,1 @@
+//! Tools of the `unity_catalog` toolset.
