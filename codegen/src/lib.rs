@@ -29,8 +29,14 @@ use proc_macro::TokenStream;
 /// `JsonSchema`, and returns `ToolResult`.
 #[proc_macro_attribute]
 pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
-    match tool::expand(attr.into(), item.into()) {
+    let item = proc_macro2::TokenStream::from(item);
+    match tool::expand(attr.into(), item.clone()) {
         Ok(tokens) => tokens.into(),
-        Err(err) => err.to_compile_error().into(),
+        // Keep the function, so the only error is the one that says what to fix.
+        Err(err) => {
+            let mut out = err.to_compile_error();
+            out.extend(item);
+            out.into()
+        }
     }
 }

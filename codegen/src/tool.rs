@@ -173,3 +173,73 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    /// Expand, format with prettyplease, and compare with the snapshot in tests/expand/.
+    fn snapshot(name: &str, attr: proc_macro2::TokenStream, item: proc_macro2::TokenStream) {
+        let tokens = super::expand(attr, item).expect("expands");
+        let file: syn::File = syn::parse2(tokens).expect("parses");
+        expectorate::assert_contents(format!("tests/expand/{name}.expanded.rs"), &prettyplease::unparse(&file));
+    }
+
+    #[test]
+    fn read_only_tool() {
+        snapshot(
+            "get_cluster",
+            quote!(toolset = "compute", read_only, operation = "clusters_get"),
+            quote! {
+                /// Get one cluster.
+                pub async fn get_cluster(ctx: ToolContext, args: GetClusterArgs) -> ToolResult {
+                    todo_body(ctx, args).await
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn destructive_tool_with_a_name_and_title() {
+        snapshot(
+            "terminate",
+            quote!(
+                toolset = "compute",
+                read_only = false,
+                destructive,
+                name = "terminate_cluster",
+                title = "Terminate a cluster",
+                operations = ["clusters_delete", "clusters_get"]
+            ),
+            quote! {
+                /// Terminate a cluster.
+                ///
+                /// It can be started again.
+                async fn terminate(ctx: ToolContext, args: TerminateArgs) -> ToolResult {
+                    body(ctx, args).await
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn errors_name_the_fix() {
+        let item = quote! { /// Doc.
+        async fn f(ctx: ToolContext, args: A) -> ToolResult { x() } };
+        let cases = [
+            (quote!(toolset = "compute"), "read_only"),
+            (quote!(read_only), "toolset"),
+            (quote!(toolset = "nope", read_only), "unknown toolset \"nope\""),
+            (quote!(toolset = "compute", read_only, frobnicate), "unknown #[tool] field"),
+            (quote!(toolset = "compute", read_only, name = "Bad-Name"), "snake_case"),
+        ];
+        for (attr, needle) in cases {
+            let err = super::expand(attr, item.clone()).expect_err("refused").to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+        let two_args = quote! { /// Doc.
+        async fn f(ctx: ToolContext) -> ToolResult { x() } };
+        let err = super::expand(quote!(toolset = "sql", read_only), two_args).expect_err("refused").to_string();
+        assert!(err.contains("exactly two arguments"), "{err}");
+    }
+}

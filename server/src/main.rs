@@ -54,6 +54,9 @@ enum Command {
         /// Print the full MCP tool definitions as JSON.
         #[arg(long)]
         json: bool,
+        /// Print the README's Markdown table of every tool (used by `cargo xtask docs`).
+        #[arg(long, hide = true, conflicts_with = "json")]
+        markdown: bool,
     },
     /// Run one tool and print its result (for debugging and scripts).
     Call {
@@ -122,8 +125,22 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
+#[cfg(feature = "sandbox")]
+type Sandbox = databricks_sandbox::Sandbox;
+#[cfg(not(feature = "sandbox"))]
+struct Sandbox;
+#[cfg(not(feature = "sandbox"))]
+impl Sandbox {
+    async fn shutdown(self) {}
+}
+
 /// The client, and the sandbox keeping it alive when `--sandbox` was given.
-async fn connect(cli: &Cli) -> anyhow::Result<(Client, Option<databricks_sandbox::Sandbox>)> {
+async fn connect(cli: &Cli) -> anyhow::Result<(Client, Option<Sandbox>)> {
+    #[cfg(not(feature = "sandbox"))]
+    if cli.sandbox {
+        bail!("this build of databricks-mcp has no sandbox; rebuild with the `sandbox` feature");
+    }
+    #[cfg(feature = "sandbox")]
     if cli.sandbox {
         let sandbox =
             databricks_sandbox::Sandbox::start("127.0.0.1:0".parse()?, databricks_sandbox::SandboxOptions::default())
@@ -143,7 +160,11 @@ async fn connect(cli: &Cli) -> anyhow::Result<(Client, Option<databricks_sandbox
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut settings = settings(&cli)?;
     let mut out = std::io::stdout().lock();
-    if let Some(Command::Tools { json }) = &cli.command {
+    if let Some(Command::Tools { markdown: true, .. }) = &cli.command {
+        write!(out, "{}", registry::markdown_table())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(Command::Tools { json, .. }) = &cli.command {
         let tools: Vec<&registry::ToolDef> = registry::all().into_iter().filter(|t| settings.allows(t)).collect();
         if *json {
             let defs: Vec<_> = tools.iter().map(|t| t.to_tool()).collect();

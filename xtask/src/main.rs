@@ -35,6 +35,14 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Regenerate the README's tool table from the server's tool registry.
+    ///
+    /// With --check nothing is written (a test of the server checks it too).
+    Docs {
+        /// Compare instead of writing.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,6 +50,7 @@ fn main() -> ExitCode {
     let root = workspace_root();
     let result = match cli.command {
         Command::Gen { check } => generate::run(&root, if check { Mode::Check } else { Mode::Write }),
+        Command::Docs { check } => docs(&root, if check { Mode::Check } else { Mode::Write }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,6 +59,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Splice `databricks-mcp tools --markdown` into README.md between its markers.
+fn docs(root: &Path, mode: Mode) -> anyhow::Result<()> {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--package", "databricks-mcp", "--", "tools", "--markdown"])
+        .current_dir(root)
+        .output()?;
+    if !output.status.success() {
+        anyhow::bail!("`databricks-mcp tools --markdown` failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let table = String::from_utf8(output.stdout)?;
+    let readme = std::fs::read_to_string(root.join("README.md"))?;
+    let (start, end) = ("<!-- START AUTOMATED TOOLS -->\n", "<!-- END AUTOMATED TOOLS -->");
+    let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) else {
+        anyhow::bail!("README.md lacks the markers {start:?} and {end:?}");
+    };
+    let updated = format!("{}{table}{}", &readme[..a + start.len()], &readme[b..]);
+    let mut out = Outputs::new(root, mode).fixed_by("cargo xtask docs");
+    out.ensure_file_contents("README.md", &updated)?;
+    out.finish()
 }
 
 /// The repository root: the parent of this crate's manifest directory.
@@ -73,11 +103,18 @@ pub struct Outputs {
     mode: Mode,
     root: PathBuf,
     stale: Vec<String>,
+    fix: &'static str,
 }
 
 impl Outputs {
     pub fn new(root: &Path, mode: Mode) -> Self {
-        Self { mode, root: root.to_path_buf(), stale: Vec::new() }
+        Self { mode, root: root.to_path_buf(), stale: Vec::new(), fix: "cargo xtask gen" }
+    }
+
+    /// The command that regenerates these outputs, named when they are stale.
+    pub fn fixed_by(mut self, command: &'static str) -> Self {
+        self.fix = command;
+        self
     }
 
     /// Write `contents` to `relative` (or, in check mode, record a diff if it differs).
@@ -131,13 +168,13 @@ impl Outputs {
             }
             return Ok(());
         }
-        let mut message = String::from("generated files are out of date relative to spec/:\n");
+        let mut message = String::from("generated files are out of date:\n");
         for s in &self.stale {
             message.push_str("  ");
             message.push_str(s);
             message.push('\n');
         }
-        message.push_str("run `cargo xtask gen` and commit spec/ and generated/ together");
+        message.push_str(&format!("run `{}` and commit the result (spec/ and generated/ change together)", self.fix));
         anyhow::bail!(message)
     }
 }
