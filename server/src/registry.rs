@@ -171,7 +171,12 @@ pub fn markdown_table() -> String {
             Some(i) => &summary[..=i],
             None => summary.as_str(),
         };
-        out.push_str(&format!("| `{}` | {} | {kind} | {} |\n", t.name, t.toolset.id(), first_sentence.replace('|', "\\|")));
+        out.push_str(&format!(
+            "| `{}` | {} | {kind} | {} |\n",
+            t.name,
+            t.toolset.id(),
+            first_sentence.replace('|', "\\|")
+        ));
     }
     out
 }

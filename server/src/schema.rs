@@ -80,6 +80,10 @@ fn simplify(value: &mut Value) {
                     map.insert("description".into(), Value::String(text));
                 }
             }
+            // `Option<Enum>` lists `null` among its values; the field is optional anyway.
+            if let Some(Value::Array(values)) = map.get_mut("enum") {
+                values.retain(|v| !v.is_null());
+            }
             if map.get("default") == Some(&Value::Null) {
                 map.remove("default");
             }

@@ -56,9 +56,13 @@ impl DatabricksMcp {
             return Err(McpError::invalid_params(self.settings.refusal(def), None));
         }
         tracing::debug!(tool = name, "calling");
+        // The tool runs as its own task: when the client cancels, the caller gets an
+        // answer at once while the tool, which sees `ctx.cancel` fire, finishes its
+        // clean-up (cancelling the statement, command or run it started).
         let cancel = ctx.cancel.clone();
+        let mut task = tokio::spawn((def.call)(ctx, arguments));
         let outcome = tokio::select! {
-            outcome = (def.call)(ctx, arguments) => outcome,
+            joined = &mut task => joined.unwrap_or_else(|e| Err(ToolError::failed(format!("`{name}` failed unexpectedly: {e}")))),
             _ = cancel.cancelled() => Err(ToolError::failed(format!("`{name}` was cancelled by the client"))),
         };
         match outcome {

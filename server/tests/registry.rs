@@ -10,18 +10,63 @@ use serde_json::Value;
 
 /// Names agents and prompts already use; the server must keep every one.
 const REQUIRED_TOOLS: &[&str] = &[
-    "list_clusters", "get_cluster", "create_cluster", "start_cluster", "restart_cluster", "resize_cluster",
-    "terminate_cluster", "list_cluster_events", "list_spark_versions", "list_node_types",
-    "create_execution_context", "get_context_status", "execute_command", "get_command_status", "cancel_command",
-    "destroy_execution_context", "execute_command_simple",
-    "list_jobs", "get_job", "create_job", "update_job", "delete_job", "run_job", "submit_single_run", "list_runs",
-    "get_run", "get_run_output", "cancel_run", "wait_for_run_completion",
-    "list_notebooks", "get_workspace_object_status", "export_notebook", "import_notebook", "mkdirs",
+    "list_clusters",
+    "get_cluster",
+    "create_cluster",
+    "start_cluster",
+    "restart_cluster",
+    "resize_cluster",
+    "terminate_cluster",
+    "list_cluster_events",
+    "list_spark_versions",
+    "list_node_types",
+    "create_execution_context",
+    "get_context_status",
+    "execute_command",
+    "get_command_status",
+    "cancel_command",
+    "destroy_execution_context",
+    "execute_command_simple",
+    "list_jobs",
+    "get_job",
+    "create_job",
+    "update_job",
+    "delete_job",
+    "run_job",
+    "submit_single_run",
+    "list_runs",
+    "get_run",
+    "get_run_output",
+    "cancel_run",
+    "wait_for_run_completion",
+    "list_notebooks",
+    "get_workspace_object_status",
+    "export_notebook",
+    "import_notebook",
+    "mkdirs",
     "delete_workspace_object",
-    "list_files", "get_file_status", "read_file", "put_file", "mkdirs_dbfs", "delete_file", "move_file",
-    "execute_sql", "get_statement", "get_statement_result_chunk", "cancel_statement", "list_warehouses",
-    "get_warehouse", "start_warehouse", "stop_warehouse",
-    "list_catalogs", "get_catalog", "list_schemas", "get_schema", "list_tables", "get_table", "list_volumes",
+    "list_files",
+    "get_file_status",
+    "read_file",
+    "put_file",
+    "mkdirs_dbfs",
+    "delete_file",
+    "move_file",
+    "execute_sql",
+    "get_statement",
+    "get_statement_result_chunk",
+    "cancel_statement",
+    "list_warehouses",
+    "get_warehouse",
+    "start_warehouse",
+    "stop_warehouse",
+    "list_catalogs",
+    "get_catalog",
+    "list_schemas",
+    "get_schema",
+    "list_tables",
+    "get_table",
+    "list_volumes",
     "get_current_user",
 ];
 
@@ -115,9 +160,13 @@ fn schemas_are_portable() {
 
 #[test]
 fn operations_exist_in_the_spec() {
-    let coverage = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/coverage.txt")).expect("coverage");
-    let known: BTreeSet<&str> =
-        coverage.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).filter_map(|l| l.split_whitespace().next()).collect();
+    let coverage =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/coverage.txt")).expect("coverage");
+    let known: BTreeSet<&str> = coverage
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     for tool in registry::all() {
         for op in tool.operations {
             assert!(known.contains(op), "{}: operation {op} is not in spec/", tool.name);
@@ -151,5 +200,9 @@ fn the_readme_tool_table_is_current() {
     let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) else {
         panic!("README.md lacks the automated tools markers");
     };
-    assert_eq!(&readme[a + start.len()..b], registry::markdown_table(), "README's tool table is stale: run `cargo xtask docs`");
+    assert_eq!(
+        &readme[a + start.len()..b],
+        registry::markdown_table(),
+        "README's tool table is stale: run `cargo xtask docs`"
+    );
 }

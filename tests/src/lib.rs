@@ -30,6 +30,18 @@ pub async fn spawn(args: &[&str]) -> anyhow::Result<Session> {
     Ok(().serve(transport).await?)
 }
 
+/// Spawn `databricks-mcp --sandbox` and open a stateless MCP 2026-07-28 session
+/// (`server/discover`, no `initialize`).
+pub async fn spawn_2026(args: &[&str]) -> anyhow::Result<Session> {
+    use rmcp::model::ProtocolVersion;
+    use rmcp::{ClientLifecycleMode, ClientServiceExt};
+    let mut command = tokio::process::Command::new(server_binary());
+    command.arg("--sandbox").args(args).env("RUST_LOG", "warn");
+    let transport = TokioChildProcess::new(command)?;
+    let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    Ok(().serve_with_lifecycle(transport, lifecycle).await?)
+}
+
 /// Call a tool with JSON arguments.
 pub async fn call(session: &Session, tool: &str, arguments: serde_json::Value) -> Result<CallToolResult, ServiceError> {
     let arguments = match arguments {

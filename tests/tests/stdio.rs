@@ -1,7 +1,7 @@
 //! The real binary over real pipes: the handshake, the tool list, tool calls against
 //! the sandbox, protocol errors for bad calls, and the safety switches.
 
-use databricks_mcp_tests::{call, spawn, text};
+use databricks_mcp_tests::{call, spawn, spawn_2026, text};
 use serde_json::json;
 
 #[tokio::test]
@@ -95,5 +95,15 @@ async fn destructive_tools_need_confirmation() {
     assert!(text(&refused).contains("confirm"), "{}", text(&refused));
     let done = call(&session, "terminate_cluster", json!({"cluster_id": id, "confirm": true})).await.expect("called");
     assert_ne!(done.is_error, Some(true), "{}", text(&done));
+    session.cancel().await.expect("closed");
+}
+
+#[tokio::test]
+async fn the_2026_07_28_stateless_protocol_works_too() {
+    let session = spawn_2026(&[]).await.expect("discover session");
+    let tools = session.list_all_tools().await.expect("tools/list");
+    assert!(tools.iter().any(|t| t.name == "execute_sql"));
+    let me = call(&session, "get_current_user", json!({})).await.expect("called");
+    assert_ne!(me.is_error, Some(true), "{}", text(&me));
     session.cancel().await.expect("closed");
 }
