@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
+use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{RoleClient, RunningService, ServiceError};
 use rmcp::transport::TokioChildProcess;
-use rmcp::ServiceExt;
 
 /// The `databricks-mcp` binary cargo built next to this test executable.
 pub fn server_binary() -> PathBuf {

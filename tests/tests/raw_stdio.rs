@@ -40,7 +40,8 @@ async fn exchange(args: &[&str], env: &[(&str, &str)], lines: &[String]) -> (Vec
         let wants_answer = serde_json::from_str::<Value>(line).ok().and_then(|v| v.get("id").cloned()).is_some()
             && serde_json::from_str::<Value>(line).is_ok_and(|v| v.get("method").is_some());
         if wants_answer {
-            let next = tokio::time::timeout(Duration::from_secs(60), reader.next_line()).await.expect("answered in time");
+            let next =
+                tokio::time::timeout(Duration::from_secs(60), reader.next_line()).await.expect("answered in time");
             out.push(next.expect("read").expect("a line"));
         }
     }
@@ -54,7 +55,8 @@ async fn exchange(args: &[&str], env: &[(&str, &str)], lines: &[String]) -> (Vec
 }
 
 fn call(id: u64, tool: &str, arguments: Value) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}).to_string()
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
+        .to_string()
 }
 
 #[tokio::test]
@@ -65,21 +67,31 @@ async fn garbage_gets_errors_and_the_server_keeps_serving() {
         "this is not json".to_string(),
         "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"no/such/method\"}".to_string(),
         "[1, 2, 3]".to_string(),
-        format!("{{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{{\"name\":\"get_current_user\",\"arguments\":{{\"pad\":\"{}\"}}}}}}", "x".repeat(2_000_000)),
+        format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{{\"name\":\"get_current_user\",\"arguments\":{{\"pad\":\"{}\"}}}}}}",
+            "x".repeat(2_000_000)
+        ),
         call(9, "get_cluster", json!({"cluster_id": ["not", "a", "string"]})),
         call(10, "get_current_user", json!({})),
     ];
     let (out, _err) = exchange(&["--sandbox"], &[("RUST_LOG", "warn")], &lines).await;
-    let parsed: Vec<Value> = out.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("stdout line is not JSON: {l}"))).collect();
+    let parsed: Vec<Value> = out
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("stdout line is not JSON: {l}")))
+        .collect();
     for v in &parsed {
         assert_eq!(v["jsonrpc"], "2.0", "{v}");
     }
-    let by_id = |id: u64| parsed.iter().find(|v| v["id"] == id).unwrap_or_else(|| panic!("no answer to {id}: {parsed:?}"));
+    let by_id =
+        |id: u64| parsed.iter().find(|v| v["id"] == id).unwrap_or_else(|| panic!("no answer to {id}: {parsed:?}"));
     assert_eq!(by_id(7)["error"]["code"], -32601);
     assert!(by_id(8)["error"]["message"].as_str().is_some_and(|m| m.contains("pad")), "{}", by_id(8));
     assert!(by_id(9)["error"]["message"].as_str().is_some_and(|m| m.contains("cluster_id")), "{}", by_id(9));
     assert_eq!(by_id(10)["result"]["structuredContent"]["user_name"], "sandbox-user@example.com");
-    assert!(parsed.iter().filter(|v| v.get("error").is_some() && v["id"].is_null()).count() >= 1, "garbage got no error: {parsed:?}");
+    assert!(
+        parsed.iter().filter(|v| v.get("error").is_some() && v["id"].is_null()).count() >= 1,
+        "garbage got no error: {parsed:?}"
+    );
 }
 
 #[tokio::test]
@@ -95,7 +107,11 @@ async fn a_distinctive_token_never_appears_anywhere() {
         .spawn()
         .expect("sandbox");
     let mut lines = BufReader::new(sandbox.stdout.take().expect("stdout")).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.expect("url").expect("read").expect("line");
+    let url = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("url")
+        .expect("read")
+        .expect("line");
 
     let calls = vec![
         INIT.to_string(),
@@ -122,7 +138,8 @@ async fn a_distinctive_token_never_appears_anywhere() {
     // A wrong token: the error must not echo it either.
     let wrong = "dapi-WRONG-91b2-DO-NOT-LEAK";
     let env = [("DATABRICKS_HOST", url.as_str()), ("DATABRICKS_TOKEN", wrong), ("RUST_LOG", "trace")];
-    let (out, err) = exchange(&[], &env, &[INIT.to_string(), INITIALIZED.to_string(), call(3, "get_current_user", json!({}))]).await;
+    let (out, err) =
+        exchange(&[], &env, &[INIT.to_string(), INITIALIZED.to_string(), call(3, "get_current_user", json!({}))]).await;
     let answer = out.iter().find(|l| l.contains("\"id\":3")).expect("answered");
     assert!(answer.contains("401"), "{answer}");
     assert!(!answer.contains(wrong) && !err.contains(wrong), "the wrong token leaked");

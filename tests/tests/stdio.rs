@@ -21,7 +21,10 @@ async fn a_session_lists_and_calls_tools() {
 
     let me = call(&session, "get_current_user", json!({})).await.expect("called");
     assert_ne!(me.is_error, Some(true), "{}", text(&me));
-    assert_eq!(me.structured_content.as_ref().and_then(|s| s.get("user_name")), Some(&json!("sandbox-user@example.com")));
+    assert_eq!(
+        me.structured_content.as_ref().and_then(|s| s.get("user_name")),
+        Some(&json!("sandbox-user@example.com"))
+    );
 
     let sql = call(&session, "execute_sql", json!({"statement": "SELECT count(*) AS n FROM samples.tpch.nation"}))
         .await
@@ -65,7 +68,8 @@ async fn read_only_mode_hides_and_refuses_writes() {
     let tools = session.list_all_tools().await.expect("tools/list");
     assert!(tools.iter().all(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)));
     assert!(!tools.iter().any(|t| t.name == "terminate_cluster"));
-    let refused = call(&session, "terminate_cluster", json!({"cluster_id": "x", "confirm": true})).await.expect_err("refused");
+    let refused =
+        call(&session, "terminate_cluster", json!({"cluster_id": "x", "confirm": true})).await.expect_err("refused");
     assert!(refused.to_string().contains("read-only"), "{refused}");
     session.cancel().await.expect("closed");
 }
