@@ -6,6 +6,7 @@
 //! generation is reproducible from the repository alone.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod coverage;
 mod generate;
 mod spec;
@@ -43,6 +44,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Measure the release server against a sandbox and write bench/results.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gen { check } => generate::run(&root, if check { Mode::Check } else { Mode::Write }),
         Command::Docs { check } => docs(&root, if check { Mode::Check } else { Mode::Write }),
+        Command::Bench(args) => bench::run(&root, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
