@@ -139,6 +139,17 @@ where
     }
 }
 
+/// Done in a target state, failed (with a reason) in a failure state, pending otherwise.
+fn classify(state: &str, targets: &[&str], failures: &[&str], reason: impl FnOnce() -> Option<String>) -> Verdict {
+    if targets.contains(&state) {
+        Verdict::Done
+    } else if failures.contains(&state) {
+        Verdict::Failed(reason())
+    } else {
+        Verdict::Pending
+    }
+}
+
 fn text<S: std::ops::Deref<Target = String>>(s: &Option<S>) -> String {
     s.as_ref().map(|s| s.to_string()).unwrap_or_else(|| "UNKNOWN".into())
 }
@@ -183,13 +194,7 @@ async fn cluster(
         || async { Ok(client.clusters_get().cluster_id(cluster_id).send().await?.into_inner()) },
         |c: &types::ClusterDetails| {
             let state = text(&c.state);
-            let verdict = if state == target {
-                Verdict::Done
-            } else if failures.contains(&state.as_str()) {
-                Verdict::Failed(cluster_reason(c))
-            } else {
-                Verdict::Pending
-            };
+            let verdict = classify(&state, &[target], failures, || cluster_reason(c));
             (state, verdict)
         },
     )
@@ -250,13 +255,7 @@ async fn warehouse(
         || async { Ok(client.warehouses_get().id(id).send().await?.into_inner()) },
         |w: &types::GetWarehouseResponse| {
             let state = text(&w.state);
-            let verdict = if state == target {
-                Verdict::Done
-            } else if failures.contains(&state.as_str()) {
-                Verdict::Failed(None)
-            } else {
-                Verdict::Pending
-            };
+            let verdict = classify(&state, &[target], failures, || None);
             (state, verdict)
         },
     )
@@ -355,13 +354,9 @@ async fn command(
         },
         |c: &types::CommandStatusResponse| {
             let state = text(&c.status);
-            let verdict = if targets.contains(&state.as_str()) {
-                Verdict::Done
-            } else if failures.contains(&state.as_str()) {
-                Verdict::Failed(c.results.as_ref().and_then(|r| r.summary.clone().or_else(|| r.cause.clone())))
-            } else {
-                Verdict::Pending
-            };
+            let verdict = classify(&state, targets, failures, || {
+                c.results.as_ref().and_then(|r| r.summary.clone().or_else(|| r.cause.clone()))
+            });
             (state, verdict)
         },
     )
