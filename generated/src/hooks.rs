@@ -118,13 +118,40 @@ impl ClientHooks<crate::Inner> for Client {
             let span = tracing::debug_span!("databricks", op = info.operation_id, attempt);
             let _enter = span.enter();
             let outcome = self.client().execute(this).await;
+            // A success whose body breaks off or is not the JSON it claims to be is
+            // retried like a broken connection, when sending again is safe.
+            let outcome = match outcome {
+                Ok(response) if response.status().is_success() && resendable => match read_whole_body(response).await {
+                    Ok(whole) => return Ok(whole),
+                    Err(BadBody::Unreadable(e)) => Err(e),
+                    Err(BadBody::NotJson(response, reason)) => {
+                        let wait = policy.backoff(attempt);
+                        if started.elapsed() + wait >= policy.timeout {
+                            return Ok(response);
+                        }
+                        tracing::debug!(
+                            op = info.operation_id,
+                            attempt,
+                            reason,
+                            ?wait,
+                            "retrying after a malformed body"
+                        );
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                },
+                other => other,
+            };
             let wait = match &outcome {
                 Ok(response) if response.status().is_success() => return outcome,
                 Ok(response) if matches!(response.status().as_u16(), 429 | 503) => {
                     Some(retry_after(response).unwrap_or_else(|| policy.backoff(attempt)))
                 }
                 Ok(_) => None,
-                Err(e) if e.is_connect() || (resendable && (e.is_timeout() || e.is_request() || e.is_body())) => {
+                Err(e)
+                    if e.is_connect()
+                        || (resendable && (e.is_timeout() || e.is_request() || e.is_body() || e.is_decode())) =>
+                {
                     Some(policy.backoff(attempt))
                 }
                 Err(_) => None,
@@ -159,6 +186,40 @@ impl ClientHooks<crate::Inner> for Client {
                 None => return Ok(response),
             }
         }
+    }
+}
+
+/// Why a successful response's body was not accepted.
+enum BadBody {
+    /// The body could not be read to its end (a connection that broke mid-body).
+    Unreadable(reqwest::Error),
+    /// The body was read but is not valid JSON although its content type says it is;
+    /// the response is rebuilt from the bytes, for the caller to report.
+    NotJson(reqwest::Response, String),
+}
+
+/// Read a successful response's body whole and check that a JSON body parses, then
+/// hand on a response rebuilt from the bytes.
+async fn read_whole_body(response: reqwest::Response) -> Result<reqwest::Response, BadBody> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.map_err(BadBody::Unreadable)?;
+    let says_json = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    let problem = if says_json && !bytes.is_empty() {
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).err().map(|e| e.to_string())
+    } else {
+        None
+    };
+    let mut rebuilt = http::Response::new(bytes);
+    *rebuilt.status_mut() = status;
+    *rebuilt.headers_mut() = headers;
+    let response = reqwest::Response::from(rebuilt);
+    match problem {
+        Some(reason) => Err(BadBody::NotJson(response, reason)),
+        None => Ok(response),
     }
 }
 

@@ -244,3 +244,62 @@ async fn a_dropped_connection_is_not_resent_for_a_create() {
     assert!(matches!(err, databricks_client::Error::Transport(_)), "{err:?}");
     assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1, "a create was sent twice");
 }
+
+#[tokio::test]
+async fn a_read_whose_body_is_cut_short_or_not_json_is_retried() {
+    let server = MockServer::start().await;
+    let whole = cluster_json().to_string();
+    for (priority, body) in [(1, &whole[..whole.len() / 2]), (2, "{\"not json")] {
+        Mock::given(method("GET"))
+            .and(path("/api/2.1/clusters/get"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/json"))
+            .up_to_n_times(1)
+            .with_priority(priority)
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/api/2.1/clusters/get"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(cluster_json()))
+        .with_priority(3)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cluster = client(&server).clusters_get().cluster_id("c-1").send().await.expect("retried to a whole body");
+    assert_eq!(cluster.cluster_name.as_deref(), Some("etl"));
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_reported_once_the_deadline_is_spent() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/2.1/clusters/get"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("{\"cluster_id\": \"c-", "application/json"))
+        .mount(&server)
+        .await;
+    let err = client_with_deadline(&server, Duration::from_millis(300))
+        .clusters_get()
+        .cluster_id("c-1")
+        .send()
+        .await
+        .expect_err("never a whole body");
+    let err = databricks_client::Error::from(err);
+    assert!(matches!(err, databricks_client::Error::Decode(_)), "{err:?}");
+    assert!(err.to_string().contains("cluster_id"), "the error shows the start of the body: {err}");
+    assert!(server.received_requests().await.expect("recorded").len() > 1, "the read was retried");
+}
+
+#[tokio::test]
+async fn a_write_with_a_malformed_body_is_not_sent_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/2.1/clusters/create"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("{\"cluster_id\": \"c-", "application/json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let body = types::ClustersCreateBody::builder().spark_version("15.4.x-scala2.12".to_string());
+    let err = client(&server).clusters_create().body(body).send().await.expect_err("malformed");
+    assert!(matches!(databricks_client::Error::from(err), databricks_client::Error::Decode(_)));
+}
