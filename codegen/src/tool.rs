@@ -150,6 +150,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     // reported where it is named.
     let schema_fn = quote_spanned! {arg_ty.span()=> #registry::input_schema::<#arg_ty> };
     let parse = quote_spanned! {arg_ty.span()=> #registry::parse_args::<#arg_ty>(args) };
+    let check = quote_spanned! {arg_ty.span()=> #registry::check_args::<#arg_ty> };
 
     Ok(quote! {
         #func
@@ -165,6 +166,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 idempotent: #idempotent,
                 operations: &[#(#operations),*],
                 input_schema: #schema_fn,
+                check_args: #check,
                 call: |ctx, args| ::std::boxed::Box::pin(async move {
                     let args = #parse?;
                     #ident(ctx, args).await

@@ -16,6 +16,7 @@ pub mod registry;
 pub mod schema;
 pub mod server;
 pub mod settings;
+pub mod stdio;
 pub mod tools;
 
 pub use context::ToolContext;

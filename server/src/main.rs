@@ -43,6 +43,21 @@ struct Cli {
     /// only these tools are served.
     #[arg(long, global = true, env = "DATABRICKS_MCP_TOOLS", value_delimiter = ',')]
     tools: Option<Vec<String>>,
+    /// Timeout of one HTTP request to Databricks, in seconds.
+    #[arg(
+        long,
+        global = true,
+        env = "DATABRICKS_MCP_HTTP_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    http_timeout: u64,
+    /// How long one call may keep retrying rate limits (429), unavailability (503),
+    /// broken connections and unreadable answers, in seconds; 0 never retries. Calls
+    /// that change the workspace are retried only when that cannot apply them twice.
+    #[arg(long, global = true, env = "DATABRICKS_MCP_RETRY_TIMEOUT", value_name = "SECONDS", default_value_t = 300)]
+    retry_timeout: u64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -147,14 +162,20 @@ async fn connect(cli: &Cli) -> anyhow::Result<(Client, Option<Sandbox>)> {
                 .await
                 .context("starting the sandbox")?;
         tracing::info!(url = sandbox.url(), "serving against a local sandbox workspace");
-        let client = Client::from_config(Config::new().with_host(sandbox.url()).with_token("sandbox"))?;
-        return Ok((client, Some(sandbox)));
+        let config = Config::new().with_host(sandbox.url()).with_token("sandbox");
+        return Ok((Client::from_config(timeouts(cli, config))?, Some(sandbox)));
     }
     let mut config = Config::from_env()?;
     if let Some(profile) = &cli.profile {
         config = config.with_profile(profile);
     }
-    Ok((Client::from_config(config)?, None))
+    Ok((Client::from_config(timeouts(cli, config))?, None))
+}
+
+fn timeouts(cli: &Cli, config: Config) -> Config {
+    config
+        .with_http_timeout(std::time::Duration::from_secs(cli.http_timeout))
+        .with_retry_timeout(std::time::Duration::from_secs(cli.retry_timeout))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -218,7 +239,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if result.is_error == Some(true) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
         }
         None => {
-            let service = server.serve(rmcp::transport::stdio()).await.context("starting the MCP session")?;
+            let (stdin, stdout) = rmcp::transport::stdio();
+            let transport = databricks_mcp::stdio::LineTransport::new(stdin, stdout);
+            let service = server.serve(transport).await.context("starting the MCP session")?;
             service.waiting().await.context("serving MCP")?;
             ExitCode::SUCCESS
         }

@@ -74,10 +74,13 @@ impl From<databricks_client::wait::WaitError> for ToolError {
     }
 }
 
-/// The text of a Databricks error as the agent sees it: status, code, message and request id.
+/// The text of a Databricks error as the agent sees it: status, code, message and
+/// request id, how many attempts were made, and what to do next when that is not
+/// obvious from the message.
 pub fn describe_databricks_error(e: &databricks_client::Error) -> String {
-    match e.api() {
-        Some(api) => {
+    use databricks_client::{Error, ErrorKind};
+    match e {
+        Error::Api(api) => {
             let mut text = format!("Databricks returned HTTP {}", api.status);
             if let Some(code) = &api.error_code {
                 text.push_str(&format!(" {code}"));
@@ -86,8 +89,25 @@ pub fn describe_databricks_error(e: &databricks_client::Error) -> String {
             if let Some(id) = &api.request_id {
                 text.push_str(&format!(" (request id {id})"));
             }
+            if api.attempts > 1 {
+                text.push_str(&format!(" after {} attempts", api.attempts));
+            }
+            if matches!(
+                api.kind(),
+                ErrorKind::TooManyRequests | ErrorKind::ResourceExhausted | ErrorKind::TemporarilyUnavailable
+            ) {
+                text.push_str(
+                    ". Databricks is rate limiting or briefly unavailable, and the server's retry budget for this \
+                     call is spent; wait a minute and call again",
+                );
+            }
             text
         }
-        None => e.to_string(),
+        Error::Transport(_) | Error::Decode(_) => format!(
+            "{e}. Calls that are safe to repeat were retried until the retry budget ran out; a call that changes \
+             the workspace is never sent again once it may have taken effect, so check its effect (get or list \
+             what it changes) before calling it again"
+        ),
+        other => other.to_string(),
     }
 }

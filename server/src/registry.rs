@@ -96,6 +96,9 @@ pub struct ToolDef {
     pub operations: &'static [&'static str],
     /// The JSON Schema of the arguments, in portable form.
     pub input_schema: fn() -> JsonObject,
+    /// Decode the arguments without running the tool: the same decoding `call`
+    /// starts with, for validation and for the fuzz targets.
+    pub check_args: fn(JsonObject) -> Result<(), ToolError>,
     /// Decode the arguments and run the tool.
     pub call: fn(ToolContext, JsonObject) -> ToolFuture,
 }
@@ -144,6 +147,11 @@ pub fn parse_args<T: DeserializeOwned>(args: JsonObject) -> Result<T, ToolError>
             ToolError::InvalidArguments(format!("invalid argument `{path}`: {inner}"))
         }
     })
+}
+
+/// Decode a tool's arguments and drop them: [`ToolDef::check_args`].
+pub fn check_args<T: DeserializeOwned>(args: JsonObject) -> Result<(), ToolError> {
+    parse_args::<T>(args).map(drop)
 }
 
 /// The portable JSON Schema of an argument type: root `type: object`, every

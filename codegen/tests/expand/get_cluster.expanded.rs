@@ -7,7 +7,8 @@ pub async fn get_cluster(ctx: ToolContext, args: GetClusterArgs) -> ToolResult {
     ::core::option::Option::None, description : "Get one cluster.", toolset :
     ::databricks_mcp::registry::Toolset::Compute, read_only : true, destructive : false,
     idempotent : true, operations : & ["clusters_get"], input_schema :
-    ::databricks_mcp::registry::input_schema:: < GetClusterArgs >, call : | ctx, args |
+    ::databricks_mcp::registry::input_schema:: < GetClusterArgs >, check_args :
+    ::databricks_mcp::registry::check_args:: < GetClusterArgs >, call : | ctx, args |
     ::std::boxed::Box::pin(async move { let args =
     ::databricks_mcp::registry::parse_args:: < GetClusterArgs > (args) ?;
     get_cluster(ctx, args). await }), }
