@@ -102,7 +102,7 @@ async fn every_listed_tool_is_called_and_answers_correctly() {
     assert_eq!(called, listed);
     assert_eq!(answered, listed);
     eprintln!("{} tools called in {:.1}s", called.len(), started.elapsed().as_secs_f64());
-    mcp.session.cancel().await.expect("closed");
+    mcp.session.close().await;
 }
 
 async fn identity(mcp: &Mcp) {

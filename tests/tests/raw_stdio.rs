@@ -72,6 +72,16 @@ async fn garbage_gets_errors_and_the_server_keeps_serving() {
             "x".repeat(2_000_000)
         ),
         call(9, "get_cluster", json!({"cluster_id": ["not", "a", "string"]})),
+        r#"{"id":11,"method":"tools/list"}"#.to_string(),
+        r#"{"jsonrpc":"1.0","id":12,"method":"ping"}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":13}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":14,"method":"tools/call","params":"x"}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":15,"method":"tools/call"}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"arguments":{}}}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":{"object":"id"},"method":"ping"}"#.to_string(),
+        "[]".to_string(),
+        format!(r#"{{"jsonrpc":"2.0","id":17,"method":"ping","params":{{"pad":"{}"}}}}"#, "y".repeat(17 << 20)),
+        r#"{"jsonrpc":"2.0","method":"notifications/no-such-thing","params":7}"#.to_string(),
         call(10, "get_current_user", json!({})),
     ];
     let (out, _err) = exchange(&["--sandbox"], &[("RUST_LOG", "warn")], &lines).await;
@@ -88,10 +98,27 @@ async fn garbage_gets_errors_and_the_server_keeps_serving() {
     assert!(by_id(8)["error"]["message"].as_str().is_some_and(|m| m.contains("pad")), "{}", by_id(8));
     assert!(by_id(9)["error"]["message"].as_str().is_some_and(|m| m.contains("cluster_id")), "{}", by_id(9));
     assert_eq!(by_id(10)["result"]["structuredContent"]["user_name"], "sandbox-user@example.com");
-    assert!(
-        parsed.iter().filter(|v| v.get("error").is_some() && v["id"].is_null()).count() >= 1,
-        "garbage got no error: {parsed:?}"
-    );
+    for (id, code, says) in [
+        (11, -32600, "jsonrpc"),
+        (12, -32600, "\"2.0\""),
+        (13, -32600, "method"),
+        (14, -32602, "params"),
+        (15, -32602, "params"),
+        (16, -32602, "name"),
+    ] {
+        let answer = by_id(id);
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+        assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains(says)), "{answer}");
+    }
+    // Answers to lines without a usable id carry `id: null`, as JSON-RPC requires.
+    let anonymous: Vec<&Value> = parsed.iter().filter(|v| v["id"].is_null()).collect();
+    let codes: Vec<&Value> = anonymous.iter().map(|v| &v["error"]["code"]).collect();
+    assert!(anonymous.iter().all(|v| v.as_object().is_some_and(|o| o.contains_key("id"))), "{anonymous:?}");
+    assert_eq!(codes.iter().filter(|c| **c == -32700).count(), 1, "not JSON: {codes:?}");
+    // `[1, 2, 3]`, the object id, `[]` and the 17 MiB line; the bad notification gets nothing.
+    assert_eq!(codes.iter().filter(|c| **c == -32600).count(), 4, "{anonymous:?}");
+    assert!(anonymous.iter().any(|v| v["error"]["message"].as_str().is_some_and(|m| m.contains("too large"))));
+    assert!(by_id(8)["error"]["message"].as_str().is_some_and(|m| m.contains("pad")), "the 2 MB line is read");
 }
 
 #[tokio::test]
@@ -143,4 +170,65 @@ async fn a_distinctive_token_never_appears_anywhere() {
     let answer = out.iter().find(|l| l.contains("\"id\":3")).expect("answered");
     assert!(answer.contains("401"), "{answer}");
     assert!(!answer.contains(wrong) && !err.contains(wrong), "the wrong token leaked");
+}
+
+/// A value of the wrong JSON type for a property's schema, or `None` when the
+/// schema accepts any value.
+fn wrong_value(schema: &Value) -> Option<Value> {
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return None,
+    };
+    if types.contains(&"string") {
+        Some(json!({"not": "a string"}))
+    } else if types.iter().any(|t| matches!(*t, "integer" | "number" | "boolean" | "array" | "object")) {
+        Some(json!("not the right type"))
+    } else {
+        None
+    }
+}
+
+#[tokio::test]
+async fn arguments_of_the_wrong_type_are_invalid_params_naming_the_field_for_every_tool() {
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
+    let (out, _) =
+        exchange(&["--sandbox", "--toolsets", "all"], &[], &[INIT.to_string(), INITIALIZED.to_string(), list]).await;
+    let listing: Value =
+        serde_json::from_str(out.iter().find(|l| l.contains("\"id\":2")).expect("tools/list")).expect("JSON");
+    let tools = listing["result"]["tools"].as_array().expect("tools").clone();
+    assert!(tools.len() > 50, "{} tools", tools.len());
+
+    // Every property of every tool, sent alone with a value of the wrong type, and
+    // every tool with a required argument, sent with none.
+    let mut lines = vec![INIT.to_string(), INITIALIZED.to_string()];
+    let mut expected: Vec<(u64, String, String)> = Vec::new();
+    let mut id = 100;
+    for tool in &tools {
+        let name = tool["name"].as_str().expect("name");
+        let schema = &tool["inputSchema"];
+        for (property, property_schema) in schema["properties"].as_object().into_iter().flatten() {
+            let Some(wrong) = wrong_value(property_schema) else { continue };
+            id += 1;
+            lines.push(call(id, name, json!({ property: wrong })));
+            expected.push((id, name.to_string(), property.clone()));
+        }
+        if let Some(required) = schema["required"].as_array().and_then(|r| r.first()).and_then(Value::as_str) {
+            id += 1;
+            lines.push(call(id, name, json!({})));
+            expected.push((id, name.to_string(), required.to_string()));
+        }
+    }
+    lines.push(call(id + 1, "get_current_user", json!({})));
+    let (out, err) = exchange(&["--sandbox", "--toolsets", "all"], &[("RUST_LOG", "warn")], &lines).await;
+    let answers: Vec<Value> = out.iter().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    let answer = |id: u64| answers.iter().find(|a| a["id"] == id).unwrap_or_else(|| panic!("no answer to {id}\n{err}"));
+    assert!(expected.len() > 150, "{} bad calls", expected.len());
+    for (id, tool, property) in &expected {
+        let a = answer(*id);
+        assert_eq!(a["error"]["code"], -32602, "{tool} with a bad `{property}`: {a}");
+        let message = a["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(property.as_str()), "{tool}: the error names `{property}`: {message}");
+    }
+    assert_eq!(answer(id + 1)["result"]["structuredContent"]["user_name"], "sandbox-user@example.com");
 }

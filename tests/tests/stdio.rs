@@ -45,7 +45,7 @@ async fn a_session_lists_and_calls_tools() {
     let missing = call(&session, "get_cluster", json!({"cluster_id": "0000-000000-nothere"})).await.expect("called");
     assert_eq!(missing.is_error, Some(true));
     assert!(text(&missing).contains("HTTP 400") || text(&missing).contains("HTTP 404"), "{}", text(&missing));
-    session.cancel().await.expect("closed");
+    session.close().await;
 }
 
 #[tokio::test]
@@ -59,7 +59,7 @@ async fn bad_calls_are_protocol_errors_and_the_server_keeps_serving() {
     assert!(extra.to_string().contains("surprise"), "{extra}");
     let still = call(&session, "get_current_user", json!({})).await.expect("still serving");
     assert_ne!(still.is_error, Some(true));
-    session.cancel().await.expect("closed");
+    session.close().await;
 }
 
 #[tokio::test]
@@ -71,7 +71,7 @@ async fn read_only_mode_hides_and_refuses_writes() {
     let refused =
         call(&session, "terminate_cluster", json!({"cluster_id": "x", "confirm": true})).await.expect_err("refused");
     assert!(refused.to_string().contains("read-only"), "{refused}");
-    session.cancel().await.expect("closed");
+    session.close().await;
 }
 
 #[tokio::test]
@@ -81,7 +81,7 @@ async fn toolsets_and_tools_select_what_is_served() {
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     assert!(names.contains(&"execute_sql") && names.contains(&"get_current_user"), "{names:?}");
     assert!(!names.contains(&"list_clusters"), "{names:?}");
-    session.cancel().await.expect("closed");
+    session.close().await;
 }
 
 #[tokio::test]
@@ -99,7 +99,7 @@ async fn destructive_tools_need_confirmation() {
     assert!(text(&refused).contains("confirm"), "{}", text(&refused));
     let done = call(&session, "terminate_cluster", json!({"cluster_id": id, "confirm": true})).await.expect("called");
     assert_ne!(done.is_error, Some(true), "{}", text(&done));
-    session.cancel().await.expect("closed");
+    session.close().await;
 }
 
 #[tokio::test]
@@ -109,5 +109,16 @@ async fn the_2026_07_28_stateless_protocol_works_too() {
     assert!(tools.iter().any(|t| t.name == "execute_sql"));
     let me = call(&session, "get_current_user", json!({})).await.expect("called");
     assert_ne!(me.is_error, Some(true), "{}", text(&me));
-    session.cancel().await.expect("closed");
+    session.close().await;
+}
+
+/// The leak scan itself can fail: a tool result that echoes the token is caught.
+#[tokio::test]
+#[should_panic(expected = "the token leaked on the server's stdout")]
+async fn the_leak_scan_catches_a_token_in_a_tool_result() {
+    let session = spawn(&[]).await.expect("session");
+    let echo = format!("SELECT '{}' AS echoed", databricks_mcp_tests::TOKEN);
+    let result = call(&session, "execute_sql", json!({"statement": echo})).await.expect("called");
+    assert_ne!(result.is_error, Some(true), "{}", text(&result));
+    session.close().await;
 }
