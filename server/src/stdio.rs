@@ -12,8 +12,9 @@
 //! | a known method with malformed params | `-32602` with the id, naming what is wrong |
 //! | a line longer than [`MAX_LINE_BYTES`] | `-32600`, `id: null`; the line is skipped without being buffered |
 //!
-//! Notifications (messages without an id) are never answered, as the spec requires;
-//! a malformed one is logged and skipped. Well-formed messages go to rmcp unchanged,
+//! Notifications (messages without an id) are never answered, as the spec requires,
+//! and neither are responses (the client's answers to the server's requests): a
+//! malformed one is logged and skipped. Well-formed messages go to rmcp unchanged,
 //! so unknown methods still get rmcp's `-32601`.
 
 use std::sync::Arc;
@@ -221,6 +222,18 @@ pub fn decode(line: &[u8]) -> Decoded {
         };
         return Decoded::Answer(error_answer(Value::Null, INVALID_REQUEST, format!("invalid request: {what}")));
     };
+    // A response (the client answering a request of ours, or reporting an error) is
+    // never answered back, however malformed: two peers that answered each other's
+    // bad answers would never stop. rmcp decides what a well-formed one means.
+    if !object.contains_key("method") && (object.contains_key("result") || object.contains_key("error")) {
+        return match serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+            Ok(message) => Decoded::Message(Box::new(message)),
+            Err(e) => {
+                tracing::debug!("skipped a malformed response: {e}");
+                Decoded::Skip
+            }
+        };
+    }
     // The id to answer with: a string or a number. A notification has none.
     let id = match object.get("id") {
         None => None,
@@ -246,9 +259,8 @@ pub fn decode(line: &[u8]) -> Decoded {
         None => return refuse("`jsonrpc`: \"2.0\" is missing".into()),
     }
     let method = match object.get("method") {
-        Some(Value::String(m)) => Some(m.clone()),
+        Some(Value::String(m)) => m.clone(),
         Some(other) => return refuse(format!("`method` must be a string, not {}", kind(other))),
-        None if object.contains_key("result") || object.contains_key("error") => None,
         None => return refuse("`method` is missing".into()),
     };
     if let Some(params) = object.get("params")
@@ -265,8 +277,8 @@ pub fn decode(line: &[u8]) -> Decoded {
     }
     // A known method whose params do not fit its type parses as a custom request,
     // which rmcp would answer with "method not found": say what is wrong instead.
-    if let (Some(id), Some(method)) = (&id, method.as_deref())
-        && let Some(problem) = params_problem(method, object.get("params"))
+    if let Some(id) = &id
+        && let Some(problem) = params_problem(&method, object.get("params"))
     {
         return Decoded::Answer(error_answer(
             id.clone(),
@@ -276,12 +288,11 @@ pub fn decode(line: &[u8]) -> Decoded {
     }
     match serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
         Ok(message) => Decoded::Message(Box::new(message)),
-        Err(e) => match (&id, method) {
-            (Some(id), Some(method)) => {
+        Err(e) => match &id {
+            Some(id) => {
                 Decoded::Answer(error_answer(id.clone(), INVALID_PARAMS, format!("invalid params for {method}: {e}")))
             }
-            (Some(_), None) => refuse(format!("not a valid response: {e}")),
-            (None, _) => {
+            None => {
                 tracing::debug!("skipped a malformed notification: {e}");
                 Decoded::Skip
             }
@@ -367,6 +378,16 @@ mod tests {
         }
         for line in ["", "   ", r#"{"method":"notifications/initialized"}"#, r#"{"jsonrpc":"2.0","method":7}"#] {
             assert!(matches!(decode(line.as_bytes()), Decoded::Skip), "{line:?}");
+        }
+        // Responses, however malformed, are never answered: answering a peer's answer
+        // to one of our error answers could go on forever.
+        for line in [
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"no"}}"#,
+            r#"{"jsonrpc":"2.0","id":{"x":1},"result":{}}"#,
+            r#"{"jsonrpc":"1.0","id":3,"result":{}}"#,
+            r#"{"id":4,"error":"not an object"}"#,
+        ] {
+            assert!(!matches!(decode(line.as_bytes()), Decoded::Answer(_)), "{line:?}");
         }
     }
 
