@@ -153,7 +153,12 @@ impl Sandbox {
 async fn connect(cli: &Cli) -> anyhow::Result<(Client, Option<Sandbox>)> {
     #[cfg(not(feature = "sandbox"))]
     if cli.sandbox {
-        bail!("this build of databricks-mcp has no sandbox; rebuild with the `sandbox` feature");
+        bail!(
+            "this build of databricks-mcp has no sandbox (it was built without the `sandbox` feature). \
+             Run a standalone one, `databricks-sandbox --listen 127.0.0.1:8080` (from `cargo install --path \
+             sandbox`), and serve against it with DATABRICKS_HOST=http://127.0.0.1:8080 and any \
+             DATABRICKS_TOKEN; or rebuild this binary with its default features"
+        );
     }
     #[cfg(feature = "sandbox")]
     if cli.sandbox {
