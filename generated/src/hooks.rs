@@ -40,6 +40,12 @@ impl RetryPolicy {
         let jitter = self.backoff_unit.mul_f64(rand::random::<f64>());
         self.backoff_unit * steps + jitter
     }
+
+    /// `wait`, if another attempt after it still starts before the deadline of a
+    /// call that started at `started`.
+    fn within(&self, started: Instant, wait: Duration) -> Option<Duration> {
+        (started.elapsed() + wait < self.timeout).then_some(wait)
+    }
 }
 
 pub(crate) struct Runtime {
@@ -125,10 +131,9 @@ impl ClientHooks<crate::Inner> for Client {
                     Ok(whole) => return Ok(whole),
                     Err(BadBody::Unreadable(e)) => Err(e),
                     Err(BadBody::NotJson(response, reason)) => {
-                        let wait = policy.backoff(attempt);
-                        if started.elapsed() + wait >= policy.timeout {
+                        let Some(wait) = policy.within(started, policy.backoff(attempt)) else {
                             return Ok(response);
-                        }
+                        };
                         tracing::debug!(
                             op = info.operation_id,
                             attempt,
@@ -159,7 +164,7 @@ impl ClientHooks<crate::Inner> for Client {
             let response = match outcome {
                 Ok(response) => response,
                 Err(e) => {
-                    let Some(wait) = wait.filter(|w| started.elapsed() + *w < policy.timeout) else {
+                    let Some(wait) = wait.and_then(|w| policy.within(started, w)) else {
                         tracing::debug!(op = info.operation_id, attempt, "giving up after a transport error");
                         return Err(e);
                     };
@@ -172,7 +177,7 @@ impl ClientHooks<crate::Inner> for Client {
             let (response, message) = normalize_error(response, attempt).await;
             let wait = wait
                 .or_else(|| TRANSIENT_MESSAGES.iter().any(|t| message.contains(t)).then(|| policy.backoff(attempt)));
-            match wait.filter(|w| started.elapsed() + *w < policy.timeout) {
+            match wait.and_then(|w| policy.within(started, w)) {
                 Some(wait) => {
                     tracing::debug!(
                         op = info.operation_id,

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use rmcp::RoleServer;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::Transport;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -226,7 +226,7 @@ pub fn decode(line: &[u8]) -> Decoded {
     // never answered back, however malformed: two peers that answered each other's
     // bad answers would never stop. rmcp decides what a well-formed one means.
     if !object.contains_key("method") && (object.contains_key("result") || object.contains_key("error")) {
-        return match serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+        return match serde_json::from_value::<ClientJsonRpcMessage>(value) {
             Ok(message) => Decoded::Message(Box::new(message)),
             Err(e) => {
                 tracing::debug!("skipped a malformed response: {e}");
@@ -277,16 +277,13 @@ pub fn decode(line: &[u8]) -> Decoded {
     }
     // A known method whose params do not fit its type parses as a custom request,
     // which rmcp would answer with "method not found": say what is wrong instead.
-    if let Some(id) = &id
-        && let Some(problem) = params_problem(&method, object.get("params"))
-    {
-        return Decoded::Answer(error_answer(
-            id.clone(),
-            INVALID_PARAMS,
-            format!("invalid params for {method}: {problem}"),
-        ));
-    }
-    match serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+    match serde_json::from_value::<ClientJsonRpcMessage>(value) {
+        Ok(JsonRpcMessage::Request(request))
+            if let (ClientRequest::CustomRequest(custom), Some(id)) = (&request.request, &id)
+                && let Some(problem) = params_problem(&method, custom.params.as_ref()) =>
+        {
+            Decoded::Answer(error_answer(id.clone(), INVALID_PARAMS, format!("invalid params for {method}: {problem}")))
+        }
         Ok(message) => Decoded::Message(Box::new(message)),
         Err(e) => match &id {
             Some(id) => {
