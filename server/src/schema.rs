@@ -1,7 +1,10 @@
 //! Tool schemas in the portable form real MCP clients accept: the root is a plain
 //! `type: object`, every subschema is inlined (Gemini rejects `$ref`/`$defs`), there
-//! is no `$schema`, optional fields have one type rather than `[T, "null"]`, and
-//! documented enums become `enum` lists rather than `oneOf` of constants.
+//! is no `$schema`, optional fields have one type rather than `[T, "null"]`,
+//! documented enums become `enum` lists rather than `oneOf` of constants, and numbers
+//! carry no `format`: schemars writes Rust's widths (`uint32`, `int64`), which JSON
+//! Schema does not define and validators that know only the standard formats reject
+//! (gemini-cli does); `minimum: 0` already says what matters to a caller.
 
 use rmcp::model::JsonObject;
 use schemars::generate::SchemaSettings;
@@ -86,6 +89,11 @@ fn simplify(value: &mut Value) {
             }
             if map.get("default") == Some(&Value::Null) {
                 map.remove("default");
+            }
+            if matches!(map.get("type").and_then(Value::as_str), Some("integer" | "number"))
+                && map.get("format").is_some_and(Value::is_string)
+            {
+                map.remove("format");
             }
             for child in map.values_mut() {
                 simplify(child);

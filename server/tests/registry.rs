@@ -150,6 +150,13 @@ fn schemas_are_portable() {
             if let Some(Value::Array(types)) = map.get("type") {
                 panic!("{}: type union {types:?} at {path:?}", tool.name);
             }
+            // A property may be named `format`; the keyword is a string.
+            if let Some(Value::String(format)) = map.get("format") {
+                panic!(
+                    "{}: format {format:?} at {path:?}: strict validators reject formats they do not know",
+                    tool.name
+                );
+            }
         });
         for (name, property) in schema["properties"].as_object().expect("properties") {
             let described = property.get("description").and_then(Value::as_str).is_some_and(|d| !d.trim().is_empty());
