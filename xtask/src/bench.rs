@@ -1,7 +1,10 @@
 //! `cargo xtask bench`: measure the release server against a standalone sandbox.
 //!
-//! It builds `databricks-mcp` and `databricks-sandbox` in release mode, starts one
-//! sandbox (whose start-up is never timed), and measures the server process only:
+//! It builds `databricks-mcp` twice in release mode, as the lean build that serves real
+//! workspaces (`--no-default-features`) and as the default build that also embeds the
+//! sandbox behind `--sandbox`, and `databricks-sandbox` once. It starts one standalone
+//! sandbox (whose start-up is never timed) and measures the server process only, the
+//! lean build unless `--server` names another:
 //!
 //! 1. cold start: spawn, `initialize`, `tools/list`, close stdin, wait for exit;
 //! 2. per-call overhead: sequential `get_cluster` calls through one MCP session,
@@ -11,6 +14,9 @@
 //! 4. memory: peak RSS (`VmHWM`) idle, during the burst, and during an
 //!    `execute_sql` whose result has 1,000,000 rows;
 //! 5. context cost: the size of the `tools/list` result.
+//!
+//! The default build's cold start and idle memory are measured too, for comparison:
+//! DataFusion in the binary costs memory even when `--sandbox` is not used.
 //!
 //! It prints a table and writes `bench/results.md` with a description of the
 //! machine. Nothing here asserts a timing: the targets are reported, not enforced.
@@ -53,7 +59,7 @@ const TARGET_LARGE_MIB: f64 = 64.0;
 /// Options of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Use the release binaries already in target/release instead of building them first.
+    /// Use the release binaries already built by an earlier run instead of building them.
     #[arg(long)]
     no_build: bool,
     /// Timed cold starts (after 3 untimed ones).
@@ -68,8 +74,8 @@ pub struct BenchArgs {
     /// Print the results without writing bench/results.md.
     #[arg(long)]
     no_write: bool,
-    /// Measure this server binary instead of target/release/databricks-mcp, e.g. one
-    /// built with --no-default-features (without the in-process sandbox).
+    /// Measure this server binary instead of the lean build (target/bench/databricks-mcp,
+    /// built with --no-default-features).
     #[arg(long, value_name = "PATH")]
     server: Option<PathBuf>,
 }
@@ -77,37 +83,43 @@ pub struct BenchArgs {
 pub fn run(root: &Path, args: BenchArgs) -> anyhow::Result<()> {
     ensure!(Path::new("/proc/self/status").exists(), "the bench reads /proc/<pid>/status, so it runs on Linux only");
     ensure!(args.runs > 0 && args.calls > 0 && args.concurrent > 0, "--runs, --calls and --concurrent must be above 0");
-    if !args.no_build {
-        build(root)?;
-    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| if p.is_relative() { root.join(p) } else { p })
         .unwrap_or_else(|| root.join("target"));
     let release = target.join("release");
-    let server = match &args.server {
-        Some(path) => std::fs::canonicalize(path).with_context(|| format!("--server {}", path.display()))?,
-        None => release.join(format!("databricks-mcp{}", std::env::consts::EXE_SUFFIX)),
-    };
-    let sandbox_bin = release.join(format!("databricks-sandbox{}", std::env::consts::EXE_SUFFIX));
-    for bin in [&server, &sandbox_bin] {
-        ensure!(bin.exists(), "{} is missing; run `cargo xtask bench` without --no-build", bin.display());
-    }
     let logs = target.join("bench");
     std::fs::create_dir_all(&logs)?;
+    let exe = |name: &str| format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    let lean = logs.join(exe("databricks-mcp"));
+    if !args.no_build {
+        build(root, &release.join(exe("databricks-mcp")), &lean)?;
+    }
+    let server = match &args.server {
+        Some(path) => std::fs::canonicalize(path).with_context(|| format!("--server {}", path.display()))?,
+        None => lean,
+    };
+    let default_build = release.join(exe("databricks-mcp"));
+    let sandbox_bin = release.join(exe("databricks-sandbox"));
+    for bin in [&server, &default_build, &sandbox_bin] {
+        ensure!(bin.exists(), "{} is missing; run `cargo xtask bench` without --no-build", bin.display());
+    }
 
-    let machine = Machine::describe(root, &server);
+    let machine = Machine::describe(root, &server, &default_build);
     eprintln!("starting the sandbox");
     let mut sandbox = Sandbox::start(&sandbox_bin, &logs)?;
     let cluster_id = sandbox.running_cluster()?;
     let bench = Bench { server, url: sandbox.url.clone(), logs, cluster_id };
+    let with_sandbox = Bench { server: default_build, ..bench.clone() };
 
-    eprintln!("1/5 cold start: {} runs", args.runs);
+    eprintln!("1/5 cold start: {} runs of each build", args.runs);
     let cold = bench.cold_start(args.runs)?;
+    let cold_default = with_sandbox.cold_start(args.runs)?;
     eprintln!("2/5 context cost");
     let context = [bench.context_cost(&[])?, bench.context_cost(&["--toolsets", "all"])?];
     eprintln!("3/5 idle memory and {} sequential calls", args.calls);
     let idle = bench.idle_memory()?;
+    let idle_default = with_sandbox.idle_memory()?;
     let calls = bench.per_call(args.calls)?;
     eprintln!("4/5 execute_sql with {LARGE_ROWS} rows");
     let large = bench.large_result()?;
@@ -119,7 +131,7 @@ pub fn run(root: &Path, args: BenchArgs) -> anyhow::Result<()> {
     let burst = burst?;
     drop(sandbox);
 
-    let report = Report { machine, args, cold, context, idle, calls, large, burst };
+    let report = Report { machine, args, cold, cold_default, context, idle, idle_default, calls, large, burst };
     let table = report.table();
     println!("{table}");
     if !report.args.no_write {
@@ -131,8 +143,16 @@ pub fn run(root: &Path, args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build(root: &Path) -> anyhow::Result<()> {
-    let args = ["build", "--release", "--locked", "-p", "databricks-mcp", "-p", "databricks-sandbox"];
+/// Build the lean server and copy it to `lean`, then the default server (into
+/// `built`, where it stays) and the sandbox. Both server builds keep their artifacts
+/// under target/release, so a second run rebuilds only what changed.
+fn build(root: &Path, built: &Path, lean: &Path) -> anyhow::Result<()> {
+    cargo(root, &["build", "--release", "--locked", "-p", "databricks-mcp", "--no-default-features"])?;
+    std::fs::copy(built, lean).with_context(|| format!("copying {} to {}", built.display(), lean.display()))?;
+    cargo(root, &["build", "--release", "--locked", "-p", "databricks-mcp", "-p", "databricks-sandbox"])
+}
+
+fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
     eprintln!("cargo {}", args.join(" "));
     let status = Command::new(env!("CARGO")).args(args).current_dir(root).status().context("running cargo build")?;
     ensure!(status.success(), "`cargo {}` failed", args.join(" "));
@@ -142,6 +162,7 @@ fn build(root: &Path) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------
 // The measurements
 
+#[derive(Clone)]
 struct Bench {
     server: PathBuf,
     url: String,
@@ -739,6 +760,7 @@ fn verdict(met: bool) -> &'static str {
 
 struct Machine {
     server: String,
+    default_build: String,
     cpu: String,
     cores: String,
     memory: String,
@@ -750,7 +772,7 @@ struct Machine {
 }
 
 impl Machine {
-    fn describe(root: &Path, server: &Path) -> Self {
+    fn describe(root: &Path, server: &Path, default_build: &Path) -> Self {
         let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
         let cpuinfo = read("/proc/cpuinfo");
         let cpu = cpuinfo
@@ -790,10 +812,13 @@ impl Machine {
             if dirty { " (with uncommitted changes)" } else { "" }
         );
         let load = read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" ");
-        let size = std::fs::metadata(server).map_or(0, |m| m.len());
-        let shown = server.strip_prefix(root).unwrap_or(server);
-        let server = format!("`{}`, {:.1} MB", shown.display(), size as f64 / 1e6);
-        Self { server, cpu, cores, memory, os, rustc, commit, load, date: utc_now() }
+        let binary = |path: &Path| {
+            let size = std::fs::metadata(path).map_or(0, |m| m.len());
+            let shown = path.strip_prefix(root).unwrap_or(path);
+            format!("`{}`, {:.1} MB", shown.display(), size as f64 / 1e6)
+        };
+        let (server, default_build) = (binary(server), binary(default_build));
+        Self { server, default_build, cpu, cores, memory, os, rustc, commit, load, date: utc_now() }
     }
 }
 
@@ -818,8 +843,11 @@ struct Report {
     machine: Machine,
     args: BenchArgs,
     cold: ColdStart,
+    /// The default build, which embeds the sandbox.
+    cold_default: ColdStart,
     context: [ContextCost; 2],
     idle: Memory,
+    idle_default: Memory,
     calls: PerCall,
     large: Large,
     burst: Burst,
@@ -840,6 +868,12 @@ impl Report {
         row(
             "… of which: initialize answered / tools/list answered (median)".into(),
             format!("{:.1} ms / {:.1} ms", c.initialized.ms(50), c.listed.ms(50)),
+            String::new(),
+        );
+        let c = &self.cold_default;
+        row(
+            "… the same for the default build, which embeds the sandbox (median / p90)".into(),
+            format!("{:.1} ms / {:.1} ms", c.total.ms(50), c.total.ms(90)),
             String::new(),
         );
         let (m, d) = (&self.calls.mcp, &self.calls.direct);
@@ -903,6 +937,14 @@ impl Report {
             self.idle.describe(),
             format!("< {TARGET_IDLE_MIB} MiB: {}", verdict(mib(self.idle.hwm_kib) < TARGET_IDLE_MIB)),
         );
+        row(
+            "… the same for the default build, which embeds the sandbox".into(),
+            self.idle_default.describe(),
+            format!(
+                "{}: DataFusion's pages and relocations, although `--sandbox` is not used",
+                if mib(self.idle_default.hwm_kib) < TARGET_IDLE_MIB { "under the target too" } else { "over" }
+            ),
+        );
         row(format!("Peak RSS after {n} sequential calls"), self.calls.after.describe(), String::new());
         row(format!("Peak RSS during {} concurrent calls (2 bursts)", b.n), b.after.describe(), String::new());
         let l = &self.large;
@@ -930,7 +972,7 @@ impl Report {
     }
 
     fn markdown(&self, table: &str) -> String {
-        let Machine { server, cpu, cores, memory, os, rustc, commit, load, date } = &self.machine;
+        let Machine { server, default_build, cpu, cores, memory, os, rustc, commit, load, date } = &self.machine;
         let BenchArgs { runs, calls, concurrent: n, .. } = &self.args;
         format!(
             "# Performance of databricks-mcp\n\n\
@@ -947,11 +989,16 @@ impl Report {
              - rustc: {rustc}\n\
              - commit: {commit}\n\
              - server binary measured: {server}\n\
+             - default build, for the rows that compare it: {default_build}\n\
              - load average when the bench started: {load} (the machine may be shared; other work competes \
              for the same cores)\n\n\
              ## How it is measured\n\n\
-             - Release binaries (`cargo build --release -p databricks-mcp -p databricks-sandbox`; the \
-             workspace's release profile: thin LTO, 4 codegen units). One standalone `databricks-sandbox \
+             - Release binaries, in the workspace's release profile (thin LTO, 4 codegen units): the \
+             lean server that the targets apply to, `cargo build --release -p databricks-mcp \
+             --no-default-features`, which is what an agent connected to a workspace runs; then the \
+             default build, `cargo build --release -p databricks-mcp -p databricks-sandbox`, whose server \
+             also embeds the sandbox behind `--sandbox` (DataFusion, Arrow and Parquet), for the rows that \
+             compare it. One standalone `databricks-sandbox \
              --transition-delay 0` serves every run, so its start-up is never counted; it runs on the same \
              cores. The server gets `DATABRICKS_HOST=<sandbox URL>` and `DATABRICKS_TOKEN=t` and nothing \
              else from `DATABRICKS_*`.\n\
@@ -984,5 +1031,29 @@ impl Report {
              - Context cost: the bytes of the `tools/list` result object as compact JSON, and bytes ÷ 4 \
              as a rough token count.\n",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let stats = Stats::of((1..=10).rev().map(Duration::from_millis).collect());
+        assert_eq!(stats.p(0), Duration::from_millis(1));
+        assert_eq!(stats.p(50), Duration::from_millis(5));
+        assert_eq!(stats.p(90), Duration::from_millis(9));
+        assert_eq!(stats.p(99), Duration::from_millis(10));
+        assert_eq!(stats.p(100), Duration::from_millis(10));
+        let one = Stats::of(vec![Duration::from_millis(7)]);
+        assert_eq!(one.p(50), Duration::from_millis(7));
+    }
+
+    #[test]
+    fn only_answers_within_two_delays_count_as_in_flight_together() {
+        let at = |ms: u64| Duration::from_millis(ms);
+        assert_eq!(Burst::in_flight(&[at(50), at(60), at(99), at(100), at(150)]), 3);
+        assert_eq!(Burst::in_flight(&[]), 0);
     }
 }
