@@ -92,14 +92,14 @@ pub fn run(root: &Path, args: BenchArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&logs)?;
     let exe = |name: &str| format!("{name}{}", std::env::consts::EXE_SUFFIX);
     let lean = logs.join(exe("databricks-mcp"));
+    let default_build = release.join(exe("databricks-mcp"));
     if !args.no_build {
-        build(root, &release.join(exe("databricks-mcp")), &lean)?;
+        build(root, &default_build, &lean)?;
     }
     let server = match &args.server {
         Some(path) => std::fs::canonicalize(path).with_context(|| format!("--server {}", path.display()))?,
         None => lean,
     };
-    let default_build = release.join(exe("databricks-mcp"));
     let sandbox_bin = release.join(exe("databricks-sandbox"));
     for bin in [&server, &default_build, &sandbox_bin] {
         ensure!(bin.exists(), "{} is missing; run `cargo xtask bench` without --no-build", bin.display());
